@@ -53,6 +53,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
+    app.jinja_env.filters["mask_id"] = personal_data.mask_id_number
+    app.jinja_env.filters["mask_phone"] = personal_data.mask_phone
     _install_request_id(app)
     if settings["GENERATED_SECRETS"] and settings["APP_ENV"] == "development":
         log.info("using generated %s from the instance folder",
