@@ -39,8 +39,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
 
     logs.configure(settings["LOG_LEVEL"])
-    personal_data.configure(settings["DATA_KEY"])
-    store.configure(settings["REDIS_URL"], settings["REDIS_KEY_PREFIX"])
+    personal_data.init_app(app)
+    store.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..",
                                                      "migrations"))

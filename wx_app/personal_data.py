@@ -17,29 +17,31 @@ import re
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
 
 NONCE_BYTES = 12
-_keys: dict[str, bytes] = {}
+EXTENSION = "wx_personal_data"
 
 ID_NUMBER_RE = re.compile(r"(?<![0-9A-Za-z])(\d{4})\d{10}(\d{3}[0-9Xx])(?![0-9A-Za-z])")
 PHONE_RE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 
 
-def configure(data_key_b64: str) -> None:
+def derive_keys(data_key_b64: str) -> dict[str, bytes]:
     """Derive the encryption and hashing keys from DATA_KEY (two keys, one secret)."""
     master = base64.b64decode(data_key_b64)
-    for purpose in ("encrypt", "lookup"):
-        _keys[purpose] = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None,
-            info=f"wx_app personal data {purpose}".encode(),
-        ).derive(master)
+    return {
+        purpose: HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                      info=f"wx_app personal data {purpose}".encode()).derive(master)
+        for purpose in ("encrypt", "lookup")
+    }
+
+
+def init_app(app) -> None:
+    app.extensions[EXTENSION] = derive_keys(app.config["DATA_KEY"])
 
 
 def _key(purpose: str) -> bytes:
-    try:
-        return _keys[purpose]
-    except KeyError:
-        raise RuntimeError("personal_data.configure() has not been called") from None
+    return current_app.extensions[EXTENSION][purpose]
 
 
 def encrypt(clear: str) -> bytes:

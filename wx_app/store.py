@@ -7,38 +7,49 @@ each would have its own store. Production refuses to start without REDIS_URL.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import fakeredis
 import redis
+from flask import Flask, current_app
 
-_client: redis.Redis | None = None
-_prefix = "wx:"
-_in_process = False
+EXTENSION = "wx_store"
 
 
-def configure(url: str | None, prefix: str) -> None:
-    global _client, _prefix, _in_process
-    _prefix = prefix
-    _in_process = not url
+@dataclass(frozen=True)
+class Store:
+    client: redis.Redis
+    prefix: str
+    in_process: bool
+
+
+def init_app(app: Flask) -> None:
+    """Create the app's client from REDIS_URL (or the in-process store when it is unset)."""
+    url = app.config["REDIS_URL"]
     if url:
-        _client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=2,
+        client_ = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=2,
                                        health_check_interval=30)
     else:
-        _client = fakeredis.FakeRedis()
+        client_ = fakeredis.FakeRedis()
+    app.extensions[EXTENSION] = Store(client_, app.config["REDIS_KEY_PREFIX"], not url)
+
+
+def _store() -> Store:
+    return current_app.extensions[EXTENSION]
 
 
 def client() -> redis.Redis:
-    if _client is None:
-        raise RuntimeError("store.configure() has not been called")
-    return _client
+    """The app's Redis client (needs an app context)."""
+    return _store().client
 
 
 def key(*parts: object) -> str:
     """`key("token", "access")` → `wx:token:access`; every key the app writes has the prefix."""
-    return _prefix + ":".join(str(part) for part in parts)
+    return _store().prefix + ":".join(str(part) for part in parts)
 
 
 def in_process() -> bool:
-    return _in_process
+    return _store().in_process
 
 
 def ping() -> dict:
@@ -47,4 +58,4 @@ def ping() -> dict:
         client().ping()
     except redis.RedisError as exc:
         return {"ok": False, "error": type(exc).__name__}
-    return {"ok": True, "mode": "in-process" if _in_process else "redis"}
+    return {"ok": True, "mode": "in-process" if in_process() else "redis"}
