@@ -17,28 +17,20 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pymysql
 import pytest
 import redis as redis_lib
-import requests
 from sqlalchemy import text
 
+from tests.support import free_port, unavailable, wait_for_http
+
 ROOT = Path(__file__).resolve().parent.parent
-IN_CI = bool(os.environ.get("CI"))
 MYSQL_SERVER_URL = os.environ.get("TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 # Tables that hold reference data written by the migrations; never emptied between tests.
 REFERENCE_TABLES = {"districts", "alembic_version"}
-
-
-def unavailable(what: str) -> None:
-    """Skip locally; in CI a missing service is a failure, never a skip."""
-    if IN_CI:
-        pytest.fail(f"{what} is not available, and CI must test against it", pytrace=False)
-    pytest.skip(f"{what} is not available")
 
 
 # --- no internet -------------------------------------------------------------------------
@@ -71,25 +63,6 @@ def _guarded_connect_ex(self, address):
 
 socket.socket.connect = _guarded_connect
 socket.socket.connect_ex = _guarded_connect_ex
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(url: str, timeout: float = 20.0, process: subprocess.Popen | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process for {url} exited with {process.returncode}")
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
 # --- services ------------------------------------------------------------------------------
