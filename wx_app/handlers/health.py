@@ -23,6 +23,12 @@ def _database_state() -> dict:
     return {"ok": True, "dialect": db.engine.dialect.name}
 
 
+@bp.get("/healthz/live")
+def live():
+    """Liveness only: the process answers. Also the bare endpoint the benchmarks compare with."""
+    return jsonify({"status": "ok"})
+
+
 @bp.get("/healthz")
 def healthz():
     checks = {"database": _database_state(), "redis": store.ping()}
