@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 from flask import Blueprint
 
 
-def test_every_log_line_of_a_request_carries_its_request_id(tmp_path, monkeypatch, capfd):
+def app_log_stream() -> io.StringIO:
+    """Point the handler the app installed on the root logger at a buffer the test reads."""
+    handler = next(h for h in logging.getLogger().handlers if getattr(h, "_wx_app", False))
+    stream = io.StringIO()
+    handler.setStream(stream)
+    return stream
+
+
+def test_every_log_line_of_a_request_carries_its_request_id(tmp_path, monkeypatch):
     """Can an operator follow one request through the log by its id, and is the id returned?"""
     from wx_app import create_app
 
@@ -22,11 +31,12 @@ def test_every_log_line_of_a_request_carries_its_request_id(tmp_path, monkeypatc
         return "ok"
 
     app.register_blueprint(probe)
+    stream = app_log_stream()
 
     response = app.test_client().get("/probe", headers={"X-Request-Id": "req-0123456789"})
 
     assert response.headers["X-Request-Id"] == "req-0123456789"
-    line = next(line for line in capfd.readouterr().err.splitlines() if "looked up" in line)
+    line = next(line for line in stream.getvalue().splitlines() if "looked up" in line)
     assert "[req-0123456789]" in line
     assert "5001**********123X" in line and "138****5678" in line
     assert "50010119900307123X" not in line and "13812345678" not in line
