@@ -11,7 +11,7 @@ from flask import Flask, g, request
 
 import config
 
-from . import jobs, logs, personal_data, store  # noqa: F401  (jobs registers session events)
+from . import jobs, logs, personal_data, static_files, store  # noqa: F401  (jobs: session events)
 from .extensions import db, migrate
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     environ.update({key: str(value) for key, value in (overrides or {}).items()
                     if value is not None})
     settings = config.load(environ, app.instance_path)
+    if settings["APP_ENV"] != "production":
+        from .sandbox.keys import ensure_configured_key_material
+
+        ensure_configured_key_material(settings)  # the sandbox's WeChat Pay keys, once
     app.config.update(settings)
     app.config.update(
         TESTING=settings["APP_ENV"] == "testing",
@@ -52,6 +56,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     register_blueprints(app)
     register_error_handlers(app)
+    static_files.init_app(app)
     register_commands(app)
     app.jinja_env.filters["mask_id"] = personal_data.mask_id_number
     app.jinja_env.filters["mask_phone"] = personal_data.mask_phone
