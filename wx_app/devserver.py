@@ -114,6 +114,8 @@ def _stop_child(sandbox: subprocess.Popen) -> None:
 
 
 def _stop(signum, frame):
+    # Stop once: a second SIGTERM during the shutdown must not interrupt the shutdown itself.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
