@@ -25,6 +25,23 @@ Ciphertext = sa.LargeBinary().with_variant(mysql.VARBINARY(255), "mysql", "maria
 LookupHash = sa.CHAR(64)
 
 
+def compare_type(context, inspected_column, metadata_column, inspected_type, metadata_type):
+    """Alembic's type comparison, plus the fractional-second precision of MySQL DATETIME.
+
+    Alembic compares only the type arguments both sides state, so a DATETIME that lost its
+    `(6)` would pass unnoticed and timestamps would silently drop their microseconds.
+    Returning None leaves every other type to Alembic's own comparison.
+    """
+    dialect = context.dialect
+    if dialect.name not in ("mysql", "mariadb"):
+        return None
+    expected = metadata_type.dialect_impl(dialect)
+    if isinstance(expected, sa.DateTime) and isinstance(inspected_type, sa.DateTime):
+        if getattr(inspected_type, "fsp", None) != getattr(expected, "fsp", None):
+            return True
+    return None
+
+
 def utcnow() -> datetime:
     """Naive UTC now, the form every timestamp column stores."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -36,5 +53,6 @@ def table_args(*constraints) -> tuple:
 
 
 def one_of(column: str, values: tuple[str, ...], name: str) -> sa.CheckConstraint:
+    """A named CHECK that `column` holds one of `values` (NULL passes, as in SQL)."""
     quoted = ", ".join(f"'{value}'" for value in values)
     return sa.CheckConstraint(f"{column} IN ({quoted})", name=name)

@@ -47,7 +47,8 @@ class Trainee(db.Model):
     organisation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organisations.id"),
                                                         index=True)
     #: District holding the personnel file, for trainees whose employer is not listed.
-    file_district_id: Mapped[int | None] = mapped_column(sa.ForeignKey("districts.id"))
+    file_district_id: Mapped[int | None] = mapped_column(sa.ForeignKey("districts.id"),
+                                                         index=True)
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     #: Set for roster accounts (initial password edu@ + last six of the ID) until changed.
     must_change_password: Mapped[bool] = mapped_column(default=False)

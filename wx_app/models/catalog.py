@@ -52,7 +52,8 @@ class Plan(db.Model):
     code: Mapped[str] = mapped_column(sa.String(40), unique=True)
     category: Mapped[str] = mapped_column(sa.String(16))
     plan_year: Mapped[int] = mapped_column()
-    title_series_id: Mapped[int | None] = mapped_column(sa.ForeignKey("title_series.id"))
+    title_series_id: Mapped[int | None] = mapped_column(sa.ForeignKey("title_series.id"),
+                                                        index=True)
     name: Mapped[str] = mapped_column(sa.String(100))
     description: Mapped[str | None] = mapped_column(sa.Text)
     #: 学分要求: credit hours needed to complete the plan.

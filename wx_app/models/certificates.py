@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..extensions import db
 from ._types import Timestamp, one_of, table_args, utcnow
 from .accounts import Trainee
-from .catalog import Plan
+from .catalog import PLAN_CATEGORIES, Plan
 from .study import Enrollment
 
 CERTIFICATE_STATES = ("valid", "revoked", "superseded")
@@ -22,6 +22,8 @@ class Certificate(db.Model):
     __tablename__ = "certificates"
     __table_args__ = table_args(
         one_of("state", CERTIFICATE_STATES, "state"),
+        one_of("holder_gender", ("M", "F"), "holder_gender"),
+        one_of("plan_category", PLAN_CATEGORIES, "plan_category"),
         sa.Index("ix_certificates_enrollment_state", "enrollment_id", "state"),
     )
 
@@ -32,7 +34,7 @@ class Certificate(db.Model):
     verify_code: Mapped[str] = mapped_column(sa.String(40), unique=True)
     enrollment_id: Mapped[int] = mapped_column(sa.ForeignKey("enrollments.id"))
     trainee_id: Mapped[int] = mapped_column(sa.ForeignKey("trainees.id"), index=True)
-    plan_id: Mapped[int] = mapped_column(sa.ForeignKey("plans.id"))
+    plan_id: Mapped[int] = mapped_column(sa.ForeignKey("plans.id"), index=True)
     holder_name: Mapped[str] = mapped_column(sa.String(40))
     holder_id_masked: Mapped[str] = mapped_column(sa.String(24))
     holder_gender: Mapped[str] = mapped_column(sa.String(1))
@@ -48,7 +50,8 @@ class Certificate(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
     revoke_reason: Mapped[str | None] = mapped_column(sa.String(255))
     #: The certificate this one reissues.
-    replaces_id: Mapped[int | None] = mapped_column(sa.ForeignKey("certificates.id"))
+    replaces_id: Mapped[int | None] = mapped_column(sa.ForeignKey("certificates.id"),
+                                                    index=True)
     #: Where the signed PDF is kept, and its SHA-256, to detect any change.
     pdf_path: Mapped[str | None] = mapped_column(sa.String(255))
     pdf_sha256: Mapped[str | None] = mapped_column(sa.CHAR(64))

@@ -24,6 +24,9 @@ class Invoice(db.Model):
         one_of("title_kind", TITLE_KINDS, "title_kind"),
         sa.CheckConstraint("amount_fen > 0", name="amount_fen_positive"),
         sa.CheckConstraint("modification_count BETWEEN 0 AND 1", name="one_modification"),
+        # Since 2017 an invoice made out to a company must carry its taxpayer number.
+        sa.CheckConstraint("title_kind = 'personal' OR tax_number IS NOT NULL",
+                           name="company_has_tax_number"),
         sa.Index("ix_invoices_order_state", "order_id", "state"),
     )
 
@@ -44,7 +47,7 @@ class Invoice(db.Model):
     #: 0 or 1: an issued invoice may be modified once within 15 days.
     modification_count: Mapped[int] = mapped_column(default=0)
     #: The invoice this one replaces after a modification.
-    replaces_id: Mapped[int | None] = mapped_column(sa.ForeignKey("invoices.id"))
+    replaces_id: Mapped[int | None] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
     reversed_at: Mapped[datetime | None] = mapped_column(Timestamp)
     pdf_path: Mapped[str | None] = mapped_column(sa.String(255))
     last_error: Mapped[str | None] = mapped_column(sa.String(255))

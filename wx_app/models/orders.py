@@ -79,7 +79,7 @@ class OrderItem(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id"))
     trainee_id: Mapped[int] = mapped_column(sa.ForeignKey("trainees.id"))
-    plan_id: Mapped[int] = mapped_column(sa.ForeignKey("plans.id"))
+    plan_id: Mapped[int] = mapped_column(sa.ForeignKey("plans.id"), index=True)
     price_fen: Mapped[int] = mapped_column()
     state: Mapped[str] = mapped_column(sa.String(16), default="pending")
     #: `<trainee_id>:<plan_id>` while the order is unpaid, NULL after: the unique key makes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -41,7 +43,7 @@ class Organisation(db.Model):
     contact_phone_masked: Mapped[str | None] = mapped_column(sa.String(20))
     #: Scene string of its follow QR code (`org:<id>`), set when the code is made.
     qr_scene: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
-    created_at: Mapped[object] = mapped_column(Timestamp, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
     district: Mapped[District] = relationship()
 

@@ -98,7 +98,7 @@ class StudySession(db.Model):
     token: Mapped[str] = mapped_column(sa.String(64), unique=True)
     enrollment_id: Mapped[int] = mapped_column(
         sa.ForeignKey("enrollments.id", ondelete="CASCADE"))
-    chapter_id: Mapped[int] = mapped_column(sa.ForeignKey("chapters.id"))
+    chapter_id: Mapped[int] = mapped_column(sa.ForeignKey("chapters.id"), index=True)
     #: Hash of the device identifier; enough to tell devices apart in a dispute.
     device_hash: Mapped[str | None] = mapped_column(sa.String(64))
     user_agent: Mapped[str | None] = mapped_column(sa.String(255))
