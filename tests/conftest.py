@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -167,8 +168,8 @@ def _clean_state(request):
     from wx_app import store
     from wx_app.extensions import db
 
-    store.client().flushdb()
     with application.app_context():
+        store.client().flushdb()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)
                   if t.name not in REFERENCE_TABLES]
         with db.engine.begin() as connection:
@@ -211,8 +212,10 @@ def live_server(app, app_port):
 # --- browser -------------------------------------------------------------------------------
 
 CHROMIUM = "/usr/bin/chromium"
+# Chromium sends loopback requests directly and everything else to a proxy on a closed port,
+# so a page that tries to load something from the internet fails instead of reaching it.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--no-first-run"]
+                 "--no-first-run", "--proxy-server=http://127.0.0.1:9"]
 WECHAT_USER_AGENT = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.50(0x1800323b) "
@@ -254,6 +257,20 @@ def page(browser, live_server, request):
     yield tab
     report = request.node.stash.get(_report_key, {}).get("call")
     if report is not None and report.failed:
-        ARTIFACTS.mkdir(exist_ok=True)
-        tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        _keep_screenshot(tab, request.node.name)
     context.close()
+
+
+def _keep_screenshot(tab, test_name: str) -> None:
+    """Save the page as test-artifacts/<test>.png; a page that cannot be shot is only noted."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    # Parametrized names hold brackets and paths ("test_x[/h5/]"): keep a flat file name.
+    path = ARTIFACTS / (re.sub(r"[^\w.-]+", "_", test_name).strip("_") + ".png")
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        tab.screenshot(path=str(path), full_page=True)
+    except PlaywrightError as exc:
+        print(f"no screenshot of {test_name}: {exc}", file=sys.stderr)
+    else:
+        print(f"screenshot of {test_name}: {path}", file=sys.stderr)
