@@ -80,3 +80,15 @@ def test_only_job_functions_can_be_queued(ctx):
 
     with pytest.raises(TypeError):
         jobs.enqueue_after_commit(print, "x")
+
+
+def test_the_worker_command_runs_queued_jobs(app, ctx):
+    """Does `flask worker --burst` run what the app queued, as a deployment's worker would?"""
+    organisation = add_organisation("重庆市江北区卫生健康委员会")
+    jobs.enqueue_after_commit(record_organisation_seen, organisation.id)
+    db.session.commit()
+
+    result = app.test_cli_runner().invoke(args=["worker", "--burst"])
+
+    assert result.exit_code == 0, result.output
+    assert seen() == ["重庆市江北区卫生健康委员会"]

@@ -98,6 +98,9 @@ def work(burst: bool = False) -> bool:
 
     if store.in_process():
         raise RuntimeError("the worker needs REDIS_URL; without it jobs run inline")
+    # The worker forks a child per job: the parent must hold no database connection that a
+    # child could inherit and share with it.
+    db.engine.dispose()
     worker = Worker([queue()], connection=store.client())
     logs.request_id.set("worker")
     return worker.work(burst=burst, with_scheduler=True)
