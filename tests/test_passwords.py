@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from wx_app.passwords import hash_password, initial_password, verify_password
+from wx_app.passwords import (
+    INITIAL_PASSWORD_HASH,
+    hash_password,
+    initial_password,
+    uses_initial_password,
+    verify_password,
+)
 
 
 def test_a_hash_verifies_its_password_only():
@@ -33,3 +39,28 @@ def test_initial_password_is_edu_at_and_the_last_six_characters():
     assert initial_password("50011219880315048X") == "edu@15048X"
     assert initial_password(" 50011219880315048x ") == "edu@15048X"
     assert initial_password("500106197911020314") == "edu@020314"
+
+
+def test_a_roster_account_accepts_the_initial_password_of_its_own_id():
+    """Does the initial-password marker accept edu@ + the last six of the account's ID only?"""
+    id_number = "50011219880315048X"
+
+    assert uses_initial_password(INITIAL_PASSWORD_HASH)
+    assert verify_password(INITIAL_PASSWORD_HASH, "edu@15048X", id_number)
+    assert not verify_password(INITIAL_PASSWORD_HASH, "edu@15048x", id_number)
+    assert not verify_password(INITIAL_PASSWORD_HASH, "edu@020314", id_number)
+    assert not verify_password(INITIAL_PASSWORD_HASH, "initial:edu@", id_number)
+
+
+def test_the_initial_password_marker_needs_the_id_number():
+    """Is a marked account refused when the caller does not say whose ID number it is?"""
+    assert not verify_password(INITIAL_PASSWORD_HASH, "edu@15048X")
+
+
+def test_a_real_hash_is_not_the_initial_password_marker():
+    """Once the password is changed, does the initial password stop working?"""
+    stored = hash_password("Changed@2024")
+
+    assert not uses_initial_password(stored)
+    assert not verify_password(stored, "edu@15048X", "50011219880315048X")
+    assert verify_password(stored, "Changed@2024", "50011219880315048X")

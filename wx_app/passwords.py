@@ -1,6 +1,17 @@
-"""Passwords: a slow salted hash (scrypt) and the initial password of roster accounts."""
+"""Passwords: a slow salted hash (scrypt) and the initial password of roster accounts.
+
+Accounts created from an employer's roster (附件2) store `INITIAL_PASSWORD_HASH`, a marker,
+instead of a hash. It means "the initial password applies": `edu@` + the last six characters
+of the account's own ID number, as the letter announces it to every trainee. Anyone who knows
+the ID number can derive that password, so a salted hash of it would protect nothing, while
+computing 10,000 of them (a tenth of a second of scrypt each) would make a roster import take
+a quarter of an hour. Such accounts carry `must_change_password`; the first change of password
+replaces the marker with a real hash.
+"""
 
 from __future__ import annotations
+
+import hmac
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -10,6 +21,9 @@ from .id_numbers import normalise
 #: check, which makes guessing from a stolen table expensive and costs a login nothing.
 HASH_METHOD = "scrypt"
 INITIAL_PASSWORD_PREFIX = "edu@"
+#: Stored in `Trainee.password_hash` for "the initial password of this ID number applies".
+#: It contains no `$`, so it can never be mistaken for (or collide with) a werkzeug hash.
+INITIAL_PASSWORD_HASH = "initial:edu@"
 
 
 def hash_password(password: str) -> str:
@@ -17,11 +31,25 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password, method=HASH_METHOD)
 
 
-def verify_password(password_hash: str, password: str) -> bool:
-    """True when `password` matches the stored hash; compares in constant time."""
+def verify_password(password_hash: str, password: str, id_number: str | None = None) -> bool:
+    """True when `password` matches the stored hash; compares in constant time.
+
+    For an account that still has its initial password (`INITIAL_PASSWORD_HASH`), the
+    password must be `edu@` + the last six characters of `id_number`, the account's own ID
+    number; without `id_number` such an account never verifies.
+    """
     if not password_hash:
         return False
+    if uses_initial_password(password_hash):
+        if not id_number:
+            return False
+        return hmac.compare_digest(password.encode(), initial_password(id_number).encode())
     return check_password_hash(password_hash, password)
+
+
+def uses_initial_password(password_hash: str) -> bool:
+    """True for a roster account whose password is still the initial one (no hash stored)."""
+    return password_hash == INITIAL_PASSWORD_HASH
 
 
 def initial_password(id_number: str) -> str:
