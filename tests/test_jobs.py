@@ -92,3 +92,16 @@ def test_the_worker_command_runs_queued_jobs(app, ctx):
 
     assert result.exit_code == 0, result.output
     assert seen() == ["重庆市江北区卫生健康委员会"]
+
+
+def test_a_delayed_job_waits_for_its_time(ctx):
+    """Is a delayed job kept off the queue until its time, so an order can expire later?"""
+    from datetime import timedelta
+
+    organisation = add_organisation("重庆市南岸区人力资源和社会保障局")
+    jobs.enqueue_after_commit(record_organisation_seen, organisation.id,
+                              delay=timedelta(minutes=30))
+    db.session.commit()
+
+    assert jobs.queue().count == 0
+    assert jobs.queue().scheduled_job_registry.count == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from datetime import timedelta
 
 from flask import Flask, current_app, has_app_context
 from rq import Queue, Retry
@@ -60,21 +61,33 @@ def queue() -> Queue:
     return Queue(QUEUE_NAME, connection=store.client())
 
 
-def enqueue_after_commit(func, *args, retry: Retry | None = DEFAULT_RETRY, **kwargs) -> None:
-    """Queue `func(*args, **kwargs)` to run once the current transaction commits."""
+def enqueue_after_commit(func, *args, retry: Retry | None = DEFAULT_RETRY,
+                         delay: timedelta | None = None, **kwargs) -> None:
+    """Queue `func(*args, **kwargs)` to run once the current transaction commits.
+
+    With `delay`, the job runs that much later (the worker's scheduler moves it to the
+    queue). Without Redis there is no scheduler: a delayed job is not run, so whatever it
+    does must also happen when the object is next looked at.
+    """
     if not getattr(func, "is_job", False):
         raise TypeError(f"{func.__qualname__} is not decorated with @job")
-    db.session.info.setdefault(_PENDING, []).append((func, args, kwargs, retry))
+    db.session.info.setdefault(_PENDING, []).append((func, args, kwargs, retry, delay))
 
 
 @event.listens_for(Session, "after_commit")
 def _dispatch_pending(session: Session) -> None:
-    for func, args, kwargs, retry in session.info.pop(_PENDING, []):
+    for func, args, kwargs, retry, delay in session.info.pop(_PENDING, []):
         if store.in_process():
-            _run_inline(func, args, kwargs)
-        else:
+            if delay is None:
+                _run_inline(func, args, kwargs)
+            else:
+                log.info("no scheduler without Redis: %s not delayed-run", func.__qualname__)
+        elif delay is None:
             queued = queue().enqueue(func, *args, retry=retry, **kwargs)
             log.info("job queued: %s id=%s", func.__qualname__, queued.id)
+        else:
+            queued = queue().enqueue_in(delay, func, *args, retry=retry, **kwargs)
+            log.info("job scheduled in %s: %s id=%s", delay, func.__qualname__, queued.id)
 
 
 @event.listens_for(Session, "after_rollback")
