@@ -7,7 +7,9 @@ JSON errors have the shape {"code": …, "message": …}.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -128,6 +130,89 @@ def expire_tokens():
     expired = state.current().expire_tokens()
     log.info("expired %d access tokens on request", expired)
     return jsonify({"expired": expired})
+
+
+@bp.post("/api/tokens/refuse")
+def refuse_tokens():
+    """The next {"count": n} access-token checks answer 42001, however valid the token."""
+    count = _count(_json_body().get("count", 0))
+    if count is None:
+        return _refusal("invalid_count", "count must be a whole number from 0 to 100")
+    return jsonify({"refusing_next": state.current().set_token_refusals(count)})
+
+
+@bp.get("/api/menu")
+def current_menu():
+    """The custom menu as menu/get would answer it, or null: what the app last pushed."""
+    return jsonify({"menu": state.current().current_menu()})
+
+
+@bp.get("/api/qrcodes")
+def qr_tickets():
+    """Every QR ticket issued: ticket, action_name, scene, url, expires_at (null: permanent)."""
+    return jsonify({"tickets": [ticket.to_dict() for ticket in state.current().list_qr_tickets()]})
+
+
+@bp.get("/api/templates")
+def sent_templates():
+    """The template messages accepted, oldest first, each with the text the user reads."""
+    sandbox = state.current()
+    return jsonify({"sent": [message.to_dict() for message in sandbox.sent_templates()],
+                    "failing_next": sandbox.template_failures})
+
+
+@bp.post("/api/templates/fail")
+def fail_templates():
+    """The next {"count": n} template sends fail with {"errcode": e} (default -1, busy)."""
+    body = _json_body()
+    count = _count(body.get("count", 1))
+    try:
+        errcode = int(body.get("errcode", -1))
+    except (TypeError, ValueError):
+        errcode = None
+    if count is None or errcode is None or errcode == 0:
+        return _refusal("invalid_failure",
+                        "count must be a whole number from 0 to 100, errcode a non-zero number")
+    return jsonify({"failing_next": state.current().set_template_failures(count, errcode)})
+
+
+@bp.get("/api/jsapi-tickets")
+def jsapi_tickets():
+    """The JS-API tickets that are still valid, newest last."""
+    return jsonify({"tickets": state.current().valid_jsapi_tickets()})
+
+
+@bp.post("/api/jssdk/verify")
+def verify_jssdk_config():
+    """Check wx.config as WeChat does: {appId, timestamp, nonceStr, signature, url}.
+
+    The page URL is taken without its fragment, as the JS-SDK sends it; its host must be the
+    JS-API safe domain (JS接口安全域名), which is the host of PUBLIC_BASE_URL.
+    https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/JS-SDK.html
+    """
+    body = _json_body()
+    url = str(body.get("url") or "").split("#", 1)[0]
+    if body.get("appId") != current_app.config["WECHAT_APPID"]:
+        return jsonify({"ok": False, "errMsg": "config:invalid appid"})
+    safe_domain = urlsplit(current_app.config["PUBLIC_BASE_URL"]).hostname
+    if urlsplit(url).hostname != safe_domain:
+        return jsonify({"ok": False, "errMsg": "config:invalid url domain"})
+
+    for ticket in state.current().valid_jsapi_tickets():
+        plain = (f"jsapi_ticket={ticket}&noncestr={body.get('nonceStr')}"
+                 f"&timestamp={body.get('timestamp')}&url={url}")
+        expected = hashlib.sha1(plain.encode()).hexdigest()
+        if hmac.compare_digest(expected, str(body.get("signature") or "")):
+            return jsonify({"ok": True, "errMsg": "config:ok"})
+    return jsonify({"ok": False, "errMsg": "config:invalid signature"})
+
+
+def _count(value) -> int | None:
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        return None
+    return count if 0 <= count <= 100 else None
 
 
 @bp.post("/api/oauth/consent")

@@ -40,6 +40,8 @@ STABLE_RENEW_BEFORE = 300
 CODE_TTL = 300
 #: An OAuth refresh token lives thirty days.
 REFRESH_TOKEN_TTL = 30 * 86400
+#: A JS-API ticket lives as long as an access token.
+JSAPI_TICKET_TTL = 7200
 
 BASIC, STABLE, OAUTH = "basic", "stable", "oauth"
 
@@ -88,6 +90,36 @@ class RefreshToken:
     expires_at: float
 
 
+@dataclass
+class QrTicket:
+    """A QR code ticket: temporary (with an expiry) or permanent (one per scene)."""
+
+    ticket: str
+    action_name: str
+    scene: int | str
+    url: str
+    expires_at: float | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TemplateMessage:
+    """A template message as the sandbox accepted it, with the text the user would read."""
+
+    msgid: int
+    touser: str
+    template_id: str
+    url: str | None
+    data: dict
+    text: str
+    sent_at: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 SEED_USERS = (
     ("oSbxZ3k9QvR2mT7wYpL4cN8dF1aE", "oUnZ8rQ2vL5nK9wT3yP7cM1dG4bH", "张伟", True),
     ("oSbxH5t2WnJ8rK4vXqD6sB9mC3gA", "oUnB4kT8wN2rJ6vY9qF3sD7mL1cE", "李秀英🌸", True),
@@ -109,6 +141,17 @@ class SandboxState:
     counters: Counter = field(default_factory=Counter)
     #: Every request to a WeChat endpoint, by path below the host, whatever its outcome.
     calls: Counter = field(default_factory=Counter)
+    #: The custom menu (menu/create), as it was created; None until one is.
+    menu: dict | None = None
+    qr_tickets: dict[str, QrTicket] = field(default_factory=dict)
+    #: Every template message accepted, oldest first.
+    template_messages: list[TemplateMessage] = field(default_factory=list)
+    #: How many of the next template sends fail, and with which errcode (an admin call).
+    template_failures: int = 0
+    template_failure_errcode: int = -1
+    #: How many of the next access-token checks refuse a valid token (an admin call).
+    token_refusals: int = 0
+    jsapi_tickets: dict[str, float] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def now(self) -> float:
@@ -129,7 +172,8 @@ class SandboxState:
     def stats(self) -> dict:
         """The outcome counters (zero when nothing happened yet) and the calls per endpoint."""
         with self.lock:
-            outcomes = {"token_fetches": 0, "oauth_consents": 0, "oauth_code_exchanges": 0}
+            outcomes = {"token_fetches": 0, "oauth_consents": 0, "oauth_code_exchanges": 0,
+                        "jsapi_ticket_fetches": 0, "template_messages": 0}
             outcomes.update(self.counters)
             return {**outcomes, "calls": dict(self.calls)}
 
@@ -220,6 +264,102 @@ class SandboxState:
             for token in live:
                 token.expires_at = now
             return len(live)
+
+    def set_token_refusals(self, count: int) -> int:
+        """Make the next `count` access-token checks answer 42001 even for a valid token."""
+        with self.lock:
+            self.token_refusals = max(0, count)
+            return self.token_refusals
+
+    def take_token_refusal(self) -> bool:
+        """True (and one fewer to come) while refusals set by an admin call remain."""
+        with self.lock:
+            if self.token_refusals <= 0:
+                return False
+            self.token_refusals -= 1
+            return True
+
+    # --- menu, QR tickets, template messages, JS-API tickets ---------------------------
+
+    def set_menu(self, menu: dict | None) -> None:
+        with self.lock:
+            self.menu = menu
+
+    def current_menu(self) -> dict | None:
+        with self.lock:
+            return self.menu
+
+    def issue_qr_ticket(self, action_name: str, scene: int | str,
+                        expire_seconds: int | None) -> QrTicket:
+        """A new temporary ticket, or the one ticket of a permanent scene."""
+        with self.lock:
+            if expire_seconds is None:
+                for ticket in self.qr_tickets.values():
+                    if ticket.expires_at is None and ticket.scene == scene \
+                            and ticket.action_name == action_name:
+                        return ticket
+            code = secrets.token_urlsafe(16)
+            ticket = QrTicket(
+                ticket="gQ" + secrets.token_urlsafe(72), action_name=action_name, scene=scene,
+                url=f"http://weixin.qq.com/q/{code}",
+                expires_at=None if expire_seconds is None else self.now() + expire_seconds)
+            self.qr_tickets[ticket.ticket] = ticket
+            return ticket
+
+    def qr_ticket(self, value: str) -> QrTicket | None:
+        """The ticket if it exists and has not expired."""
+        with self.lock:
+            ticket = self.qr_tickets.get(value)
+            if ticket is None or (ticket.expires_at is not None
+                                  and ticket.expires_at <= self.now()):
+                return None
+            return ticket
+
+    def list_qr_tickets(self) -> list[QrTicket]:
+        with self.lock:
+            return list(self.qr_tickets.values())
+
+    def set_template_failures(self, count: int, errcode: int = -1) -> int:
+        """Make the next `count` template sends fail with `errcode`."""
+        with self.lock:
+            self.template_failures = max(0, count)
+            self.template_failure_errcode = errcode
+            return self.template_failures
+
+    def take_template_failure(self) -> int | None:
+        """The errcode the next send must fail with, if a failure is still due."""
+        with self.lock:
+            if self.template_failures <= 0:
+                return None
+            self.template_failures -= 1
+            return self.template_failure_errcode
+
+    def record_template_message(self, touser: str, template_id: str, url: str | None,
+                                data: dict, text: str) -> TemplateMessage:
+        with self.lock:
+            message = TemplateMessage(len(self.template_messages) + 2_000_000_001, touser,
+                                      template_id, url, data, text, self.now())
+            self.template_messages.append(message)
+            self.counters["template_messages"] += 1
+            return message
+
+    def sent_templates(self) -> list[TemplateMessage]:
+        with self.lock:
+            return list(self.template_messages)
+
+    def issue_jsapi_ticket(self) -> tuple[str, int]:
+        """ticket/getticket: a new ticket (earlier ones stay valid until they expire)."""
+        with self.lock:
+            ticket = secrets.token_urlsafe(64)
+            self.jsapi_tickets[ticket] = self.now() + JSAPI_TICKET_TTL
+            self.counters["jsapi_ticket_fetches"] += 1
+            return ticket, JSAPI_TICKET_TTL
+
+    def valid_jsapi_tickets(self) -> list[str]:
+        with self.lock:
+            now = self.now()
+            return [ticket for ticket, expires_at in self.jsapi_tickets.items()
+                    if expires_at > now]
 
     # --- OAuth -------------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ race each other. So the value lives in Redis; a process that finds it missing ta
 lock, looks again (another process may have just fetched it), and only then asks WeChat. The
 value is kept until `REFRESH_MARGIN` seconds before WeChat's expiry, so it is renewed ahead
 of time. A call refused for an invalid or expired token refreshes once (`refresh(stale=…)`),
-unless another process has already replaced that token.
+unless another process has already replaced that token. The JS-API ticket (which signs the H5
+pages' wx.config) is kept the same way, under its own key and lock.
 
 https://developers.weixin.qq.com/doc/offiaccount/Basic_Information/getStableAccessToken.html
 """
@@ -14,6 +15,8 @@ https://developers.weixin.qq.com/doc/offiaccount/Basic_Information/getStableAcce
 from __future__ import annotations
 
 import logging
+import threading
+from contextlib import contextmanager
 
 import requests
 from flask import current_app
@@ -29,6 +32,7 @@ REFRESH_MARGIN = 600
 LOCK_SECONDS = 15
 ACCESS_TOKEN = "access_token"
 JSAPI_TICKET = "jsapi_ticket"
+_thread_locks: dict[str, threading.Lock] = {}
 
 
 def _cache_key(kind: str) -> str:
@@ -36,6 +40,7 @@ def _cache_key(kind: str) -> str:
 
 
 def cached(kind: str) -> str | None:
+    """The value of `kind` in Redis, if one is kept."""
     value = store.client().get(_cache_key(kind))
     return value.decode() if value else None
 
@@ -51,10 +56,8 @@ def refresh(kind: str, fetch, stale: str | None) -> str:
     `fetch(force)` returns `(value, expires_in)`; `force` is true when replacing a value that
     WeChat refused.
     """
-    lock = store.client().lock(_cache_key(kind) + ":lock", timeout=LOCK_SECONDS,
-                               blocking_timeout=LOCK_SECONDS)
     try:
-        with lock:
+        with _lock(kind):
             current = cached(kind)
             if current and current != stale:
                 return current
@@ -66,6 +69,25 @@ def refresh(kind: str, fetch, stale: str | None) -> str:
             return value
     except LockError as exc:
         raise UpstreamError(code="wechat_token_unavailable") from exc
+
+
+def _lock(kind: str):
+    name = _cache_key(kind) + ":lock"
+    if store.in_process():
+        # The in-process store cannot run the Lua scripts redis-py's lock needs; with one
+        # process there is nobody to coordinate with but its own threads.
+        return _thread_lock(_thread_locks.setdefault(name, threading.Lock()))
+    return store.client().lock(name, timeout=LOCK_SECONDS, blocking_timeout=LOCK_SECONDS)
+
+
+@contextmanager
+def _thread_lock(lock: threading.Lock):
+    if not lock.acquire(timeout=LOCK_SECONDS):
+        raise LockError("timed out waiting for the token lock")
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def fetch_access_token(force: bool) -> tuple[str, int]:
@@ -94,3 +116,19 @@ def fetch_access_token(force: bool) -> tuple[str, int]:
 def access_token() -> str:
     """The account's access token, shared by every process."""
     return get(ACCESS_TOKEN, fetch_access_token)
+
+
+def fetch_jsapi_ticket(force: bool) -> tuple[str, int]:
+    """GET cgi-bin/ticket/getticket?type=jsapi, with the shared access token.
+
+    https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/JS-SDK.html
+    """
+    from .client import client  # the client takes its token from this module
+
+    result = client().get("ticket/getticket", params={"type": "jsapi"})
+    return result["ticket"], int(result.get("expires_in", 7200))
+
+
+def jsapi_ticket() -> str:
+    """The account's JS-API ticket, shared by every process."""
+    return get(JSAPI_TICKET, fetch_jsapi_ticket)
