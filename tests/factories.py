@@ -91,3 +91,12 @@ def enrollment(trainee_: Trainee, plan_: Plan, *, earned_hours: int = 0) -> Enro
     db.session.add(made)
     db.session.flush()
     return made
+
+
+def session_cookie(trainee_: Trainee, *, openid: str | None = None,
+                   extra: dict | None = None) -> str:
+    """The session cookie of a browser already logged in as `trainee_` (commit it first
+    when the app reads it over another connection, as the live server does)."""
+    from wx_app.sessions import open_session_for
+
+    return open_session_for(trainee_, openid=openid, extra=extra)

@@ -31,6 +31,21 @@ TEXT_SIZES_JS = """() => {
 }"""
 
 
+@pytest.fixture(autouse=True)
+def logged_in(page, app, live_server):
+    """课程培训 and 我的 need a login: the phone's browser holds a trainee's session."""
+    from tests import factories
+    from wx_app.extensions import db
+
+    with app.app_context():
+        trainee = factories.trainee()
+        db.session.commit()
+        cookie = factories.session_cookie(trainee)
+    page.context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie,
+                               "url": live_server}])
+    return trainee
+
+
 def open_page(page, live_server, path):
     response = page.goto(live_server + path)
     page.wait_for_load_state("load")
@@ -132,13 +147,13 @@ def test_missing_page_is_chinese(page, live_server):
     page.wait_for_url(live_server + "/h5/")
 
 
-def test_flashed_success_fades_away(page, live_server, app):
+def test_flashed_success_fades_away(page, live_server, app, logged_in):
     """Does a success toast disappear by itself without blocking taps?"""
-    # A flash is stored in the session cookie; sign one with the app's own session interface.
-    from flask.sessions import SecureCookieSessionInterface
+    # A flash is kept in the server-side session: store one with the trainee's login.
+    from tests import factories
 
-    serializer = SecureCookieSessionInterface().get_signing_serializer(app)
-    cookie = serializer.dumps({"_flashes": [("success", "支付成功")]})
+    with app.app_context():
+        cookie = factories.session_cookie(logged_in, extra={"_flashes": [("success", "支付成功")]})
     page.context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie,
                                "url": live_server}])
 

@@ -44,13 +44,26 @@ def stylesheet_urls(html: str) -> list[str]:
 
 # --- pages ---------------------------------------------------------------------------------
 
+@pytest.fixture
+def trainee_client(app, client):
+    """A test client whose session belongs to a registered trainee."""
+    from tests import factories
+    from wx_app.extensions import db
+
+    with app.app_context():
+        trainee = factories.trainee(name="李文静")
+        db.session.commit()
+        client.set_cookie(app.config["SESSION_COOKIE_NAME"], factories.session_cookie(trainee))
+    return client
+
+
 @pytest.mark.parametrize("path, current", [
     ("/h5/", "/h5/"), ("/h5/training", "/h5/training"), ("/h5/me", "/h5/me"),
     ("/h5/help", "/h5/me"), ("/h5/plans/public", "/h5/"),
 ])
-def test_every_page_has_the_three_tabs_with_its_own_lit(client, path, current):
+def test_every_page_has_the_three_tabs_with_its_own_lit(trainee_client, path, current):
     """Does each page show 在线学习中心, 课程培训 and 我的, lighting the tab it belongs to?"""
-    response = client.get(path)
+    response = trainee_client.get(path)
 
     assert response.status_code == 200
     items = tab_items(response.text)
@@ -105,18 +118,28 @@ def test_unknown_plan_category_is_not_found(client):
     assert "您访问的页面不存在" in response.text
 
 
-def test_training_asks_to_log_in(client):
-    """Does 课程培训 say purchased plans appear after 登录, and link to the login page?"""
-    html = client.get("/h5/training").text
+@pytest.mark.parametrize("path", ["/h5/training", "/h5/me"])
+def test_trainee_pages_ask_to_log_in(client, path):
+    """Outside WeChat, do 课程培训 and 我的 send a visitor to 登录 and back afterwards?"""
+    response = client.get(path)
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/h5/login?next={path}"
+
+
+def test_training_lists_purchased_plans(trainee_client):
+    """Does 课程培训 say where the trainee's purchased plans appear?"""
+    html = trainee_client.get("/h5/training").text
 
     assert "<title>课程培训</title>" in html
     assert "已购买的学习计划会显示在这里" in html
-    assert '<a class="weui-btn weui-btn_primary" href="/h5/login">登录</a>' in html
 
 
-def test_me_lists_the_trainee_entries(client):
-    """Does 我的 link 我的证书, 我的发票, 团购订单, 个人信息 and 帮助 to their pages?"""
-    html = client.get("/h5/me").text
+def test_me_lists_the_trainee_entries(trainee_client):
+    """Does 我的 greet the trainee and link 我的证书, 我的发票, 团购订单, 个人信息 and 帮助?"""
+    html = trainee_client.get("/h5/me").text
+
+    assert "李文静，您好" in html
 
     links = re.findall(r'<a class="weui-cell weui-cell_access" href="([^"]+)">\s*'
                        r'<div class="weui-cell__bd">\s*<p>([^<]+)</p>', html)
@@ -157,8 +180,9 @@ def test_contacts_read_as_plain_text_for_replies():
     ]
 
 
-def test_flashed_messages_show_as_toast_and_tips(client):
+def test_flashed_messages_show_as_toast_and_tips(trainee_client):
     """Does a success message show as a toast and an error as a red tip that stays?"""
+    client = trainee_client
     with client.session_transaction() as session:
         session["_flashes"] = [("success", "支付成功"), ("error", "订单已关闭"),
                                ("message", "请先完善个人信息")]

@@ -53,6 +53,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from .cli import register_commands
     from .handlers import register_blueprints
     from .handlers.errors import register_error_handlers
+    from .sessions import init_app as init_sessions
 
     register_blueprints(app)
     register_error_handlers(app)
@@ -61,6 +62,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.jinja_env.filters["mask_id"] = personal_data.mask_id_number
     app.jinja_env.filters["mask_phone"] = personal_data.mask_phone
     _install_request_id(app)
+    init_sessions(app)  # server-side sessions in Redis, CSRF, login helpers
     if settings["GENERATED_SECRETS"] and settings["APP_ENV"] == "development":
         log.info("using generated %s from the instance folder",
                  ", ".join(settings["GENERATED_SECRETS"]))
