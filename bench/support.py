@@ -37,7 +37,7 @@ def wait_for(url: str, timeout: float = 30.0) -> None:
         try:
             requests.get(url, timeout=1)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 

@@ -97,6 +97,8 @@ TUNABLES: tuple[Setting, ...] = (
             "sandbox-tpl-certificate-issued"),
     Setting("TEMPLATE_ID_INVOICE_ISSUED", "template message id: invoice issued",
             "sandbox-tpl-invoice-issued"),
+    Setting("WECHAT_ACCEPT_PLAIN_PUSHES", "accept callback pushes in plain mode (明文模式)",
+            "false", kind="bool"),
 )
 
 ALL_SETTINGS = SETTINGS + TUNABLES

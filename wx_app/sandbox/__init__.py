@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from flask import Flask, request
 
-from . import admin, errcodes, oauth, official, pay, state
+from . import admin, errcodes, oauth, official, pay, push, sms, state
 from .errcodes import WeChatError
 from .responses import wechat_json
 
@@ -33,7 +33,7 @@ def create_sandbox_app(settings: dict) -> Flask:
     app.extensions[state.EXTENSION] = sandbox_state
     app.extensions[pay.EXTENSION] = pay.load_pay_keys(settings)
 
-    for blueprint in (official.bp, oauth.bp, admin.bp):
+    for blueprint in (official.bp, oauth.bp, admin.bp, sms.bp, push.bp, *pay.blueprints()):
         app.register_blueprint(blueprint)
     _register_protocol_handlers(app)
     return app
