@@ -43,8 +43,6 @@ from ..extensions import db
 
 log = logging.getLogger(__name__)
 
-#: EventKey of the menu's CLICK button that asks for this year's study progress (学习进度).
-PROGRESS_KEY = "PROGRESS"
 #: What an empty reply says: WeChat takes it as handled and neither retries nor shows an error.
 EMPTY_REPLY = "success"
 

@@ -16,11 +16,13 @@ import sqlalchemy as sa
 from flask import current_app
 from wechatpy.replies import TextReply
 
+from config.menu import PROGRESS_KEY
+
 from .. import followers, help_contacts
 from ..extensions import db
 from ..models import WechatBinding
 from ..yearly_credit import current_year, yearly_credit
-from .messages import PROGRESS_KEY, SCENE_PREFIX, Push
+from .messages import SCENE_PREFIX, Push
 
 log = logging.getLogger(__name__)
 
