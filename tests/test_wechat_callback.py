@@ -25,6 +25,7 @@ from rq import SimpleWorker
 from sqlalchemy import select
 
 import config
+from config.menu import PROGRESS_KEY
 from tests import factories
 from tests.support import free_port
 from wx_app import followers, jobs, store
@@ -603,7 +604,7 @@ def test_the_progress_button_shows_this_years_hours_to_a_logged_in_trainee(ctx, 
     factories.enrollment(trainee, _plan("GX-OLD", "public", year - 1, None), earned_hours=30)
     db.session.commit()
 
-    reply = send(client, event_xml(ZHANG_WEI, "CLICK", messages.PROGRESS_KEY))
+    reply = send(client, event_xml(ZHANG_WEI, "CLICK", PROGRESS_KEY))
 
     assert f"{year}年" in reply["Content"]
     assert "公需 12/30 学时，专业 35/60 学时" in reply["Content"]
@@ -615,7 +616,7 @@ def test_the_progress_button_asks_an_unknown_follower_to_log_in(ctx, client):
     factories.binding(ZHANG_WEI)
     db.session.commit()
 
-    reply = send(client, event_xml(ZHANG_WEI, "CLICK", messages.PROGRESS_KEY))
+    reply = send(client, event_xml(ZHANG_WEI, "CLICK", PROGRESS_KEY))
     stranger = send(client, event_xml("oNeverSeenBeforexxxxxxxxxxxx", "CLICK", "PROGRESS"))
 
     assert "/h5/login" in reply["Content"] and "学时" not in reply["Content"]
