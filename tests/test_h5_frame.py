@@ -102,12 +102,12 @@ def test_home_explains_the_yearly_requirement_and_prices(client):
 @pytest.mark.parametrize("category, name", [("public", "专技人员公需科目"),
                                             ("professional", "专技人员专业科目")])
 def test_plan_entries_lead_to_an_honest_catalogue_page(client, category, name):
-    """Does an entry of the home page open a page that says the catalogue is not offered yet?"""
+    """Does an entry of the home page open its catalogue, saying so while it is empty?"""
     response = client.get(f"/h5/plans/{category}")
 
     assert response.status_code == 200
     assert name in response.text
-    assert "课程目录暂未在微信端开放" in response.text
+    assert "暂无可选的学习计划" in response.text
 
 
 def test_unknown_plan_category_is_not_found(client):
