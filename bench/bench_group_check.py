@@ -21,9 +21,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from bench.support import report, scratch_database
+from tests.support import StatementCounter
 from wx_app.id_numbers import check_character
 
 LIST_SIZE = 2000
@@ -43,23 +43,6 @@ def id_number(serial: int) -> str:
     sequence = 500 + serial // 20_000 * 2 + serial % 2
     first_seventeen = f"500105{birth:%Y%m%d}{sequence:03d}"
     return first_seventeen + check_character(first_seventeen)
-
-
-class StatementCounter:
-    """Counts the statements sent to the database while it is active."""
-
-    def __init__(self, engine):
-        self.engine, self.count = engine, 0
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._seen)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, *args):
-        self.count += 1
 
 
 def main() -> bool:

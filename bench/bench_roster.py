@@ -24,9 +24,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import openpyxl
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from bench.support import report, scratch_database
+from tests.support import StatementCounter
 from wx_app.id_numbers import check_character
 
 ROWS = 10_000
@@ -88,23 +89,6 @@ def write_roster(path: Path, serials: range) -> Path:
     sheet.append(["1.文件格式要求为Excel电子格式"])
     workbook.save(path)
     return path
-
-
-class StatementCounter:
-    """Counts the statements sent to the database (an executemany counts once)."""
-
-    def __init__(self, engine):
-        self.engine, self.count = engine, 0
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._seen)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, *args):
-        self.count += 1
 
 
 def naive_import(roster, organisation_id: int) -> int:

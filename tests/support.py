@@ -9,6 +9,7 @@ import time
 
 import pytest
 import requests
+from sqlalchemy import event
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -37,3 +38,28 @@ def wait_for_http(url: str, timeout: float = 20.0, process: subprocess.Popen | N
         except requests.ConnectionError:
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+class StatementCounter:
+    """Collects the SQL statements sent through `engine` while active (executemany counts once).
+
+    Used by tests and benchmarks that show a page or an import does not send a query per row.
+    """
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def __enter__(self) -> StatementCounter:
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn, cursor, statement, *args) -> None:
+        self.statements.append(statement)

@@ -10,10 +10,10 @@ import openpyxl
 import pytest
 import requests
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from tests import factories
 from tests.auth_support import account, csrf_from, log_in
+from tests.support import StatementCounter
 from wx_app import group_purchase
 from wx_app.extensions import db
 from wx_app.id_numbers import check_character
@@ -74,23 +74,6 @@ def open_line(trainee_id: int, plan, buyer_id: int | None = None) -> None:
     db.session.add(OrderItem(order_id=order.id, trainee_id=trainee_id, plan_id=plan.id,
                              price_fen=plan.price_fen, open_key=f"{trainee_id}:{plan.id}"))
     db.session.flush()
-
-
-class StatementCounter:
-    """Counts the SQL statements sent while it is active."""
-
-    def __init__(self):
-        self.count = 0
-
-    def __enter__(self):
-        event.listen(db.engine, "before_cursor_execute", self._seen)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(db.engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, *args):
-        self.count += 1
 
 
 def every_kind_of_line(plan) -> tuple[str, dict]:
@@ -226,9 +209,9 @@ def test_check_statements_do_not_grow_with_the_list(ctx, catalog):
     plan = factories.plan(PLAN)
     small, large = "\n".join(numbers[:10]), "\n".join(numbers)
 
-    with StatementCounter() as for_ten:
+    with StatementCounter(db.engine) as for_ten:
         small_check = group_purchase.check_id_lines(plan, small)
-    with StatementCounter() as for_thousand:
+    with StatementCounter(db.engine) as for_thousand:
         large_check = group_purchase.check_id_lines(plan, large)
 
     assert small_check.valid_count == 8 and large_check.valid_count == 1000 - 143
@@ -637,7 +620,7 @@ def test_group_orders_are_paged_with_a_bounded_number_of_statements(app, client,
                                serial=serial, age_minutes=100 - serial)
         db.session.commit()
     client.get("/h5/group-orders")
-    with app.app_context(), StatementCounter() as for_two:
+    with app.app_context(), StatementCounter(db.engine) as for_two:
         client.get("/h5/group-orders")
     with app.app_context():
         plan = factories.plan(PLAN)
@@ -647,7 +630,7 @@ def test_group_orders_are_paged_with_a_bounded_number_of_statements(app, client,
         stored_group_order(buyer.id, plan, ids[:55], ["enrolled"] * 55, serial=11)
         db.session.commit()
 
-    with app.app_context(), StatementCounter() as for_twelve:
+    with app.app_context(), StatementCounter(db.engine) as for_twelve:
         first = client.get("/h5/group-orders").text
     second = client.get("/h5/group-orders?page=2").text
     detail = client.get("/h5/group-orders/G0000000011").text

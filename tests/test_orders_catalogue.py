@@ -3,7 +3,6 @@ and a plan's page with its courses, 学分要求, price and 立即购买 (or 进
 
 from __future__ import annotations
 
-import contextlib
 import re
 
 import pytest
@@ -11,24 +10,10 @@ import sqlalchemy as sa
 
 from tests import factories
 from tests import orders_support as support
+from tests.support import StatementCounter
 from wx_app import orders
 from wx_app.extensions import db
 from wx_app.models import Plan, PlanCourse, TitleSeries
-
-
-@contextlib.contextmanager
-def counted_queries(engine):
-    """Count the SQL statements sent through `engine` while the block runs."""
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
 
 
 def add_plans(count: int) -> None:
@@ -97,20 +82,20 @@ def test_list_pages_do_not_query_per_plan(app, category):
         engine = db.engine
     # The requests run outside the test's app context, each in its own, as in production.
 
-    with counted_queries(engine) as anonymous_before:
+    with StatementCounter(engine) as anonymous_before:
         visitor.get(f"/h5/plans/{category}")
-    with counted_queries(engine) as trainee_before:
+    with StatementCounter(engine) as trainee_before:
         trainee_client.get(f"/h5/plans/{category}")
     with app.app_context():
         add_plans(4)
-    with counted_queries(engine) as anonymous_after:
+    with StatementCounter(engine) as anonymous_after:
         html = visitor.get(f"/h5/plans/{category}").text
-    with counted_queries(engine) as trainee_after:
+    with StatementCounter(engine) as trainee_after:
         trainee_client.get(f"/h5/plans/{category}")
 
     assert len(plan_names(html)) == (8 if category == "public" else 19)
-    assert len(anonymous_after) == len(anonymous_before) == 1
-    assert len(trainee_after) == len(trainee_before) == 4
+    assert anonymous_after.count == anonymous_before.count == 1
+    assert trainee_after.count == trainee_before.count == 4
 
 
 def test_a_plan_page_shows_courses_hours_requirement_and_price(ctx, client):

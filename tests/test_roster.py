@@ -9,9 +9,10 @@ from pathlib import Path
 import openpyxl
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from tests import factories
+from tests.support import StatementCounter
 from wx_app import roster as roster_module
 from wx_app.extensions import db
 from wx_app.models import Organisation, Trainee
@@ -388,17 +389,9 @@ def test_a_header_row_without_the_phone_column_is_refused_by_name(tmp_path):
 # --- batching ------------------------------------------------------------------------------
 
 def count_statements(action) -> int:
-    statements = []
-
-    def before_cursor_execute(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", before_cursor_execute)
-    try:
+    with StatementCounter(db.engine) as counter:
         action()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before_cursor_execute)
-    return len(statements)
+    return counter.count
 
 
 def test_the_number_of_statements_does_not_grow_with_the_rows(ctx):
