@@ -169,3 +169,51 @@ def test_a_refund_notification_is_applied_once(ctx, app, live_server, sandbox_ur
     assert [attempt["http_status"] for attempt in delivery["attempts"]] == [204, 204]
     assert [n.outcome for n in support.notifications_stored("refund")] == ["applied", "repeat"]
     assert support.fresh_order(placed.out_trade_no).state == "refunded"
+
+
+def check_refunds(app):
+    return app.test_cli_runner().invoke(args=["orders", "check-refunds", "--older-than", "0"])
+
+
+def test_a_refund_whose_notification_never_came_is_settled_by_asking(ctx, app, live_server,
+                                                                    sandbox_url):
+    """When WeChat Pay pays the money back but its notification is lost, does
+    `orders check-refunds` learn it from WeChat Pay and withdraw the enrollment?"""
+    placed = paid_order(sandbox_url)
+    support.reset_sandbox_pay(sandbox_url, notify_retry_delays=[], refund_delay_seconds=None)
+    assert refund(app, placed.out_trade_no, "--reason", "学员申请退款").exit_code == 0
+    [made] = refunds_of(placed.order_id)
+
+    still_processing = check_refunds(app)
+    support.sandbox_post(sandbox_url, "/sandbox/api/pay/refunds/complete",
+                         {"out_refund_no": made.out_refund_no, "notify": "none"})
+    after_success = check_refunds(app)
+
+    assert still_processing.exit_code == 0 and "仍在处理 1 笔" in still_processing.output
+    assert after_success.exit_code == 0 and "已完成 1 笔" in after_success.output
+    [settled] = refunds_of(placed.order_id)
+    assert settled.state == "success"
+    assert support.fresh_order(placed.out_trade_no).state == "refunded"
+    assert support.enrollments() == []
+    assert support.notifications_stored("refund") == []
+
+
+def test_a_closed_refund_gives_the_enrollment_back(ctx, app, live_server, sandbox_url):
+    """When WeChat Pay closes a refund without paying, and says so only when asked, does the
+    trainee keep the plan they paid for?"""
+    placed = paid_order(sandbox_url)
+    support.reset_sandbox_pay(sandbox_url, notify_retry_delays=[], refund_delay_seconds=None)
+    assert refund(app, placed.out_trade_no, "--reason", "学员申请退款").exit_code == 0
+    [made] = refunds_of(placed.order_id)
+    support.sandbox_post(sandbox_url, "/sandbox/api/pay/refunds/complete",
+                         {"out_refund_no": made.out_refund_no, "status": "CLOSED",
+                          "notify": "none"})
+
+    result = check_refunds(app)
+
+    assert result.exit_code == 0, result.output
+    [closed] = refunds_of(placed.order_id)
+    assert closed.state == "closed"
+    order = support.fresh_order(placed.out_trade_no)
+    assert [item.state for item in order.items] == ["enrolled"]
+    assert len(support.enrollments()) == 1

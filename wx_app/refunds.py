@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -217,6 +218,35 @@ def submit_refund_job(refund_id: int) -> None:
         submit_refund(refund)
     except RefundRefused:
         return  # closed and logged; nothing a retry can change
+
+
+def processing_refund_ids(older_than: timedelta, limit: int) -> list[int]:
+    """Refunds still processing that were asked for more than `older_than` ago, oldest first."""
+    return list(db.session.scalars(
+        sa.select(Refund.id)
+        .where(Refund.state == "processing", Refund.created_at < utcnow() - older_than)
+        .order_by(Refund.id).limit(limit)))
+
+
+def check_refund(refund: Refund) -> str:
+    """Ask WeChat Pay how a processing refund stands and apply a final answer; flushes.
+
+    This is the fallback for a refund notification that never came: without it, money paid
+    back would leave the enrollment standing, or a refund that failed would never be known.
+    A refund WeChat Pay has never heard of (the request was lost) is sent again under the
+    same number, which WeChat Pay treats as the same refund.
+    """
+    try:
+        answer = client().query_refund(refund.out_refund_no)
+    except PayError as exc:
+        if exc.code != "RESOURCE_NOT_EXISTS":
+            raise
+        log.warning("refund %s unknown to WeChat Pay: sending it again", refund.out_refund_no)
+        return "resent:" + submit_refund(refund)
+    status = answer.get("status")
+    if status not in FINAL_STATES:
+        return "not_final"
+    return complete_refund(refund, {**answer, "refund_status": status}, source="refund query")
 
 
 # --- WeChat Pay's final word -----------------------------------------------------------------

@@ -4,6 +4,8 @@
   paid); for a cron, and for the local run that has no job scheduler.
 - `refund OUT_TRADE_NO [--trainee ID_NUMBER] --reason …`: refund a paid order, or one
   trainee's line of a group order, while no hours are earned.
+- `check-refunds`: ask WeChat Pay about refunds still processing whose notification has
+  not come; for a cron.
 - `flagged`: orders held for review; `clear-review OUT_TRADE_NO --note …` lifts the hold.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+from datetime import timedelta
 
 import click
 import sqlalchemy as sa
@@ -19,7 +22,7 @@ from flask.cli import AppGroup
 from .. import jobs, orders, refunds
 from ..errors import DomainError
 from ..extensions import db
-from ..models import Order
+from ..models import Order, Refund
 from ..pay.client import PayError
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,31 @@ def expire_overdue(limit: int) -> None:
         counts[outcome] = counts.get(outcome, 0) + 1
     click.echo(f"关闭 {counts.get('closed', 0)} 笔，补记支付 {counts.get('settled', 0)} 笔，"
                f"待核查 {counts.get('flagged', 0)} 笔，失败 {counts.get('failed', 0)} 笔")
+    if counts.get("failed"):
+        raise SystemExit(1)
+
+
+@command.command("check-refunds")
+@click.option("--older-than", "older_than_minutes", default=10, show_default=True,
+              help="Minutes a refund has been processing before it is checked.")
+@click.option("--limit", default=1000, show_default=True, help="Most refunds in one run.")
+def check_refunds(older_than_minutes: int, limit: int) -> None:
+    """Settle refunds still processing from WeChat Pay's own answer."""
+    counts: dict[str, int] = {}
+    for refund_id in refunds.processing_refund_ids(timedelta(minutes=older_than_minutes),
+                                                   limit):
+        refund = db.session.get(Refund, refund_id)
+        try:
+            outcome = refunds.check_refund(refund)
+            db.session.commit()
+        except (PayError, DomainError) as exc:
+            db.session.rollback()
+            outcome = "failed"
+            log.warning("refund %s not checked: %s", refund_id, exc.code)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    click.echo(f"已完成 {counts.get('applied', 0)} 笔，仍在处理 {counts.get('not_final', 0)} 笔，"
+               f"重新提交 {sum(n for k, n in counts.items() if k.startswith('resent'))} 笔，"
+               f"失败 {counts.get('failed', 0)} 笔")
     if counts.get("failed"):
         raise SystemExit(1)
 
