@@ -29,7 +29,7 @@ import logging
 import re
 import secrets
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode, urlsplit
@@ -641,23 +641,35 @@ def finish_notification(row_id: int, outcome: str, *, out_trade_no: str | None =
                        .where(PaymentNotification.id == row_id).values(**values))
 
 
-def process_payment_notification(row_id: int, headers: Mapping, body: bytes) -> str:
-    """Verify, decrypt and settle a stored payment notification; its outcome code; flushes."""
+def process_notification(row_id: int, headers: Mapping, body: bytes, kind: str,
+                         apply: Callable[[Mapping, str, int], str]) -> str:
+    """Verify and decrypt a stored notification of `kind` (payment or refund), hand its
+    resource to `apply(resource, out_trade_no, row_id)`, and write the outcome; flushes.
+
+    `apply` checks the merchant itself: a payment's mismatch flags the order it names.
+    """
     try:
-        event = verify_and_decrypt(headers, body, "payment")
+        event = verify_and_decrypt(headers, body, kind)
     except NotificationRefused as refused:
-        log.warning("payment notification %s refused: %s", row_id, refused)
+        log.warning("%s notification %s refused: %s", kind, row_id, refused)
         finish_notification(row_id, refused.code)
         return refused.code
 
-    resource = event["resource"]
-    out_trade_no = str(resource["out_trade_no"])
-    settlement = settle(out_trade_no, resource, source=f"notification {row_id}")
-    finish_notification(row_id, settlement.outcome, out_trade_no=out_trade_no)
-    if not settlement.accepted:
-        log.warning("payment notification %s for %s refused: %s", row_id, out_trade_no[:32],
-                    settlement.outcome)
-    return settlement.outcome
+    out_trade_no = str(event["resource"]["out_trade_no"])
+    outcome = apply(event["resource"], out_trade_no, row_id)
+    finish_notification(row_id, outcome, out_trade_no=out_trade_no)
+    if outcome not in ACCEPTED:
+        log.warning("%s notification %s for %s refused: %s", kind, row_id, out_trade_no[:32],
+                    outcome)
+    return outcome
+
+
+def process_payment_notification(row_id: int, headers: Mapping, body: bytes) -> str:
+    """Verify, decrypt and settle a stored payment notification; its outcome code; flushes."""
+    return process_notification(
+        row_id, headers, body, "payment",
+        lambda resource, out_trade_no, row: settle(out_trade_no, resource,
+                                                   source=f"notification {row}").outcome)
 
 
 # --- asking WeChat Pay -----------------------------------------------------------------------

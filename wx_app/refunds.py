@@ -33,15 +33,15 @@ from .models import Certificate, Enrollment, Order, OrderItem, Refund, Trainee
 from .models._types import utcnow
 from .orders import (
     STATE_LABELS,
-    finish_notification,
     flag_for_review,
     lock_items,
     lock_order,
     notify_url,
+    process_notification,
     wechat_time,
 )
 from .pay.client import PayError, client
-from .pay.notifications import NotificationRefused, check_merchant, verify_and_decrypt
+from .pay.notifications import NotificationRefused, check_merchant
 from .personal_data import lookup_hash
 
 log = logging.getLogger(__name__)
@@ -323,25 +323,14 @@ def _give_back(order: Order, items: list[OrderItem]) -> None:
 
 def process_refund_notification(row_id: int, headers: Mapping, body: bytes) -> str:
     """Verify, decrypt and apply a stored refund notification; its outcome code; flushes."""
-    try:
-        event = verify_and_decrypt(headers, body, "refund")
-        check_merchant(event["resource"])
-    except NotificationRefused as refused:
-        log.warning("refund notification %s refused: %s", row_id, refused)
-        finish_notification(row_id, refused.code)
-        return refused.code
-
-    resource = event["resource"]
-    out_trade_no = str(resource["out_trade_no"])
-    outcome = _apply_notification(resource, out_trade_no, row_id)
-    finish_notification(row_id, outcome, out_trade_no=out_trade_no)
-    if outcome not in ("applied", "repeat"):
-        log.warning("refund notification %s for %s refused: %s", row_id, out_trade_no[:32],
-                    outcome)
-    return outcome
+    return process_notification(row_id, headers, body, "refund", _apply_notification)
 
 
 def _apply_notification(resource: Mapping, out_trade_no: str, row_id: int) -> str:
+    try:
+        check_merchant(resource)
+    except NotificationRefused as refused:
+        return refused.code
     order_id = db.session.scalar(sa.select(Refund.order_id).where(
         Refund.out_refund_no == str(resource["out_refund_no"])[:64]))
     if order_id is None:

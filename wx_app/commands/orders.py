@@ -24,15 +24,9 @@ from ..errors import DomainError
 from ..extensions import db
 from ..models import Order, Refund
 from ..pay.client import PayError
+from . import Refused
 
 log = logging.getLogger(__name__)
-
-
-class Refused(click.ClickException):
-    """Printed in Chinese, without click's English "Error:" prefix; exit status 1."""
-
-    def show(self, file=None) -> None:
-        click.echo(f"未执行：{self.message}", err=True)
 
 
 @click.group("orders", cls=AppGroup)

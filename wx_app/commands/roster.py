@@ -17,15 +17,13 @@ from ..roster import (
     read_roster,
     write_error_workbook,
 )
+from . import Refused
 
 log = logging.getLogger(__name__)
 
 
-class RosterRefused(click.ClickException):
-    """Printed in Chinese, without click's English "Error:" prefix; exit status 1."""
-
-    def show(self, file=None) -> None:
-        click.echo(f"导入失败：{self.message}", err=True)
+class RosterRefused(Refused):
+    prefix = "导入失败"
 
 
 @click.group("roster", cls=AppGroup)

@@ -22,6 +22,7 @@ from ..extensions import db
 from ..models import Order, OrderItem, Plan, Trainee
 from ..sessions import current_trainee, login_required
 from .errors import error_response
+from .invoice_form import INVOICE_CHOICES, invoice_request, posted_invoice
 
 bp = Blueprint("group_purchase", __name__)
 
@@ -36,7 +37,6 @@ TRAINEES_SHOWN = 20
 #: Trainees a page of one group order shows.
 TRAINEES_PER_PAGE = 50
 
-INVOICE_CHOICES = (("later", "以后申请"), ("now", "立即申请"))
 _ENDPOINTS = {"group_purchase.group_page", "group_purchase.check_page",
               "group_purchase.error_file", "group_purchase.check_api"}
 
@@ -84,12 +84,12 @@ def check_page(code: str):
             check = group_purchase.check_id_lines(plan, text)
         except DomainError as exc:
             return _page(plan, text=text, error=exc.message, status=exc.http_status)
-        return _page(plan, text=text, check=check, invoice=_invoice_values())
+        return _page(plan, text=text, check=check, invoice=posted_invoice("company"))
 
-    invoice = _invoice_values()
+    invoice = posted_invoice("company")
     try:
         order = group_purchase.place_group_order(
-            current_trainee(), plan, text, invoice_request=_invoice_request(invoice),
+            current_trainee(), plan, text, invoice_request=invoice_request(invoice),
             expected_count=_int(request.form.get("expected_count")))
     except DomainError as exc:
         db.session.rollback()
@@ -150,23 +150,6 @@ def _page(plan: Plan, *, text: str = "", check=None, invoice: dict | None = None
         max_lines=group_purchase.MAX_LINES), status
 
 
-def _invoice_values() -> dict:
-    """What the buyer chose and typed for the invoice, as the form posted it."""
-    form = request.form
-    choice = form.get("invoice_choice", "later")
-    return {"choice": choice if choice in dict(INVOICE_CHOICES) else "later",
-            "title_kind": form.get("invoice_title_kind", "company")[:16],
-            "title": form.get("invoice_title", "").strip()[:100],
-            "tax_number": form.get("invoice_tax_number", "").strip()[:30],
-            "email": form.get("invoice_email", "").strip()[:120]}
-
-
-def _invoice_request(invoice: dict):
-    """The invoice request open_order takes; None for 以后申请."""
-    if invoice["choice"] != "now":
-        return None
-    return {"title_kind": invoice["title_kind"], "title": invoice["title"],
-            "tax_number": invoice["tax_number"] or None, "email": invoice["email"] or None}
 
 
 def _int(value: str | None) -> int | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, url_for
 
 from .. import orders, plans
 from ..errors import DomainError, NotFound
@@ -17,11 +17,10 @@ from ..extensions import db
 from ..models import Plan
 from ..models.catalog import PLAN_CATEGORIES
 from ..sessions import current_trainee, login_required, oauth_in_wechat
+from .invoice_form import INVOICE_CHOICES, TITLE_KINDS, invoice_request, posted_invoice
 
 bp = Blueprint("plans", __name__, url_prefix="/h5/plans")
 
-INVOICE_CHOICES = (("later", "以后申请"), ("now", "立即申请"))
-TITLE_KINDS = (("personal", "个人"), ("company", "单位"))
 
 
 @bp.app_template_filter("yuan")
@@ -89,10 +88,10 @@ def order_form(code: str):
 def submit_order(code: str):
     """提交订单: open (or reuse) the trainee's order and go to its payment."""
     plan = _plan(code)
-    invoice = _invoice_values()
+    invoice = posted_invoice("personal")
     try:
         order = orders.open_order(current_trainee(), plan, [current_trainee()],
-                                  kind="individual", invoice_request=_invoice_request(invoice))
+                                  kind="individual", invoice_request=invoice_request(invoice))
     except DomainError as exc:
         db.session.rollback()
         return _order_page(plan, invoice, error=exc.message, errors=exc.fields,
@@ -116,21 +115,6 @@ def _order_page(plan: Plan, invoice: dict, *, error: str | None = None,
                            invoice_choices=INVOICE_CHOICES, title_kinds=TITLE_KINDS), status
 
 
-def _invoice_values() -> dict:
-    """What the trainee chose and typed for the invoice, as the form posted it."""
-    form = request.form
-    choice = form.get("invoice_choice", "later")
-    return {"choice": choice if choice in dict(INVOICE_CHOICES) else "later",
-            "title_kind": form.get("invoice_title_kind", "personal")[:16],
-            "title": form.get("invoice_title", "").strip()[:100],
-            "tax_number": form.get("invoice_tax_number", "").strip()[:30],
-            "email": form.get("invoice_email", "").strip()[:120]}
-
-
-def _invoice_request(invoice: dict) -> dict | None:
-    if invoice["choice"] != "now":
-        return None
-    return {key: invoice[key] for key in ("title_kind", "title", "tax_number", "email")}
 
 
 def _plan(code: str) -> Plan:
